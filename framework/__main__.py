@@ -1,0 +1,5 @@
+import sys
+
+from muone.cli import main
+
+sys.exit(main())

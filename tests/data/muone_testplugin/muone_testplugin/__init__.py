@@ -1,0 +1,1 @@
+"""Test plugins for muone's test suite (installed as a separate distribution)."""
