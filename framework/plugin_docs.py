@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import textwrap
 from typing import Any
 
@@ -22,7 +23,7 @@ def _type_name(annotation: Any) -> str:
 def _bounds(info: Any) -> str:
     parts = []
     for meta in info.metadata:
-        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "len >=")):
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"), ("min_length", "len >="), ("max_length", "len <=")):
             value = getattr(meta, attr, None)
             if value is not None:
                 parts.append(f"{sym} {value}")
@@ -138,10 +139,31 @@ def steering_reference(registry: Registry) -> str:
         parts += [f"## {title}", ""]
         for name, cls in plugins.items():
             origin = registry.origins[name]
-            parts += [f"### `{name}`", "", textwrap.dedent(cls.__doc__ or "").strip(), ""]
+            parts += [f"### `{name}`", "", inspect.cleandoc(cls.__doc__ or ""), ""]
             parts += [f"Reads: {', '.join(f'`{r}`' for r in cls.reads) or '-'}; writes: {', '.join(f'`{w}`' for w in cls.writes) or '-'}; module `{origin.module}`.", ""]
             parts += [markdown_table(cls.Params), ""]
+            for sub in nested_models(cls.Params):
+                parts += [f"`{sub.__name__}`: {inspect.cleandoc(sub.__doc__ or '')}", "", markdown_table(sub), ""]
     return "\n".join(parts)
+
+
+def nested_models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    """Models used inside a parameter model (e.g. the histogram and axis tables), depth first."""
+    found: list[type[BaseModel]] = []
+
+    def visit(annotation: Any) -> None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            if annotation not in found:
+                found.append(annotation)
+                for info in annotation.model_fields.values():
+                    visit(info.annotation)
+            return
+        for arg in getattr(annotation, "__args__", ()) or ():
+            visit(arg)
+
+    for info in model.model_fields.values():
+        visit(info.annotation)
+    return found
 
 
 def _builtin_registry() -> Registry:

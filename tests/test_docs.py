@@ -1,0 +1,36 @@
+"""The generated documentation is current and the README commands are wired to CI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from muone.plugin_docs import _builtin_registry, steering_reference
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_steering_reference_is_current():
+    current = (ROOT / "docs" / "reference" / "steering.md").read_text()
+    expected = steering_reference(_builtin_registry()) + "\n"
+    assert current == expected, "docs/reference/steering.md is stale: run `.venv/bin/python -m muone.plugin_docs`"
+
+
+def test_every_builtin_plugin_is_documented():
+    text = (ROOT / "docs" / "reference" / "steering.md").read_text()
+    for name in _builtin_registry().plugins:
+        assert f"### `{name}`" in text, name
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make demo" in readme
+    assert "make test" in ci.splitlines()[-1]
+
+
+def test_docs_links_resolve():
+    import re
+
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#:]+\.md)\)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
