@@ -21,7 +21,7 @@ def beam_job(out: Path, **job) -> dict:
     base.update(job)
     return {
         "job": base,
-        "source": {"plugin": "beam", "mean_muons": 1.25},
+        "source": {"plugin": "beam", "pileup_mean": 1.25},
         "processors": [
             {"plugin": "smear", "sigma": 0.02},
             {"plugin": "filter", "name": "one_or_more", "expression": "num(mc.particles) >= 1"},

@@ -93,7 +93,7 @@ def test_name_clash_is_reported():
 def test_steering_template_is_valid_toml_and_validates(tmp_path, muone_cli):
     proc = subprocess.run([*muone_cli, "steering-template", "beam", "smear", "histograms"], capture_output=True, text=True, check=True)
     data = tomllib.loads(proc.stdout)
-    assert data["source"]["plugin"] == "beam" and data["source"]["energy"] == 160.0
+    assert data["source"]["plugin"] == "beam" and data["source"]["beam_energy"] == 160.0
     assert [p["plugin"] for p in data["processors"]] == ["smear", "histograms"]
     assert "# Relative Gaussian smearing" in proc.stdout
     bad = subprocess.run([*muone_cli, "steering-template", "nonesuch"], capture_output=True, text=True)

@@ -18,7 +18,7 @@ output_dir = "{out}"
 
 [source]
 plugin = "beam"
-energy = 160.0
+beam_energy = 160.0
 
 [[processors]]
 plugin = "histograms"
@@ -42,25 +42,25 @@ def test_good_steering_resolves_defaults(tmp_path):
     steering = load_steering(write(tmp_path, GOOD))
     resolved = steering.resolved()
     assert resolved["job"]["seed"] == 12345
-    assert resolved["source"]["spot_size"] == 20.0
+    assert resolved["source"]["beam_spot_size"] == 20.0
     assert resolved["processors"][0]["name"] == "histograms"
     assert len(steering.physics_hash()) == 64
 
 
 def test_unknown_keys_with_did_you_mean_all_reported_with_file(tmp_path):
-    text = GOOD.replace("energy = 160.0", "enrgy = 160.0").replace("chunk_size = 500", "chunk_sise = 500")
+    text = GOOD.replace("beam_energy = 160.0", "beam_enrgy = 160.0").replace("chunk_size = 500", "chunk_sise = 500")
     path = write(tmp_path, text)
     found = problems(path)
     assert len(found) == 2
-    assert any("source.enrgy" in p and "did you mean 'energy'" in p and str(path) in p for p in found)
+    assert any("source.beam_enrgy" in p and "did you mean 'beam_energy'" in p and str(path) in p for p in found)
     assert any("job.chunk_sise" in p and "did you mean 'chunk_size'" in p for p in found)
 
 
 def test_wrong_types_and_out_of_range(tmp_path):
-    text = GOOD.replace("events = 1000", 'events = "many"').replace("energy = 160.0", "energy = -5.0")
+    text = GOOD.replace("events = 1000", 'events = "many"').replace("beam_energy = 160.0", "beam_energy = -5.0")
     found = problems(write(tmp_path, text))
     assert any(p.endswith("") and "job.events" in p and "valid integer" in p for p in found)
-    assert any("source.energy" in p and "greater than 0" in p for p in found)
+    assert any("source.beam_energy" in p and "greater than 1" in p for p in found)
 
 
 def test_unknown_plugin_lists_available_and_failed_plugins(tmp_path):
@@ -144,9 +144,9 @@ def test_bad_expression_is_a_steering_problem():
 
 def test_overrides_address_processors_by_instance_name(tmp_path):
     path = write(tmp_path, GOOD + '\n[[processors]]\nplugin = "filter"\nname = "cut"\nexpression = "run > 0"\n')
-    steering = load_steering(path, ["job.events=42", "source.energy=150", 'processors.cut.expression="run > 1"'])
+    steering = load_steering(path, ["job.events=42", "source.beam_energy=150", 'processors.cut.expression="run > 1"'])
     assert steering.job.events == 42
-    assert steering.source.params.energy == 150.0
+    assert steering.source.params.beam_energy == 150.0
     assert steering.processors[1].params.expression == "run > 1"
 
 
@@ -179,10 +179,10 @@ def test_finalizer_needs_inputs(tmp_path):
 
 
 def test_check_command_exit_code_and_no_traceback(tmp_path, muone_cli):
-    path = write(tmp_path, GOOD.replace("energy = 160.0", "enrgy = 1"))
+    path = write(tmp_path, GOOD.replace("beam_energy = 160.0", "beam_enrgy = 1"))
     proc = subprocess.run([*muone_cli, "check", str(path)], capture_output=True, text=True)
     assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr and "source.enrgy" in proc.stderr
+    assert "Traceback" not in proc.stderr and "source.beam_enrgy" in proc.stderr
     good = write(tmp_path, GOOD, "good.toml")
     proc = subprocess.run([*muone_cli, "check", str(good)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
