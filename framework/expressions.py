@@ -34,7 +34,7 @@ import difflib
 import math
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import awkward as ak
@@ -656,3 +656,17 @@ def broadcast_weights(
     v = ak.flatten(v, axis=None)
     w = ak.flatten(w, axis=None)
     return _as_float_numpy(v), _as_float_numpy(w)
+
+
+def expression_problems(items: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Parse each (steering key, expression text) pair; return (key, reason) for those that are
+    invalid (empty texts are skipped). For plugins' ``check`` methods."""
+    problems = []
+    for key, text in items:
+        if not text:
+            continue
+        try:
+            Expression(text)
+        except ExpressionError as exc:
+            problems.append((key, exc.reason))
+    return problems

@@ -6,7 +6,6 @@ mu+ with the beam's energy spread (or profile), divergence and spot, starting at
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import awkward as ak
@@ -14,6 +13,7 @@ import numpy as np
 from pydantic import Field
 
 from muone import hookimpl
+from muone.generators import plan_chunks
 from muone.generators.beam import BeamModel, GeneratorParams
 from muone.mc import ORIGIN_PILEUP, PDG_MU_PLUS, PROCESS, momentum4d, particles_record, vector3d
 from muone.processor import Chunk, ChunkSpec, Context, Source, SourceInfo
@@ -48,8 +48,7 @@ class BeamSource(Source):
         self.beam = BeamModel(self.params)
 
     def plan(self, context: Context) -> list[ChunkSpec]:
-        total, size = context.job.events, context.job.chunk_size
-        return [ChunkSpec(i, min(size, total - i * size)) for i in range(math.ceil(total / size))]
+        return plan_chunks(context.job.events, context.job.chunk_size)
 
     def info(self) -> SourceInfo:
         p = self.params

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import Field
 
 from muone import hookimpl
+from muone.generators import plan_chunks
 from muone.generators.beam import BeamModel, GeneratorParams, momentum_along
 from muone.generators.elastic import ElasticCuts, ElasticSampler, final_state
 from muone.generators.frames import rotate_from_z
@@ -79,8 +80,7 @@ class ElasticSource(Source):
         self._xs: float | None = None
 
     def plan(self, context: Context) -> list[ChunkSpec]:
-        total, size = context.job.events, context.job.chunk_size
-        return [ChunkSpec(i, min(size, total - i * size)) for i in range(math.ceil(total / size))]
+        return plan_chunks(context.job.events, context.job.chunk_size)
 
     def info(self) -> SourceInfo:
         if self._xs is None:

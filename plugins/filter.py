@@ -14,7 +14,7 @@ from pydantic import Field
 from muone import hookimpl
 from muone.cutflow import CutFlow
 from muone.errors import ExpressionError
-from muone.expressions import Expression
+from muone.expressions import Expression, expression_problems
 from muone.processor import Chunk, Output, Params, Processor
 from muone.record import event_weights
 
@@ -44,15 +44,7 @@ class Filter(Processor):
 
     @classmethod
     def check(cls, params: FilterParams, steering: Any) -> list[tuple[str, str]]:
-        problems = []
-        for key in ("expression", "weight"):
-            text = getattr(params, key)
-            if text:
-                try:
-                    Expression(text)
-                except ExpressionError as exc:
-                    problems.append((key, exc.reason))
-        return problems
+        return expression_problems((key, getattr(params, key)) for key in ("expression", "weight"))
 
     def setup(self, context: Any) -> None:
         self.expression = Expression(self.params.expression)

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from muone import hookimpl
 from muone.errors import ExpressionError
-from muone.expressions import Expression
+from muone.expressions import Expression, expression_problems
 from muone.processor import Chunk, Output, Params, Processor
 from muone.record import event_weights
 
@@ -151,13 +151,7 @@ class Histograms(Processor):
         checks = [(f"hist.{n}.axes[{i}].expr", a.expr) for n, s in specs.items() for i, a in enumerate(s.axes)]
         checks += [(f"hist.{n}.{k}", getattr(s, k)) for n, s in specs.items() for k in ("weight", "selection")]
         checks += [(k, getattr(params, k)) for k in ("weight", "selection")]
-        for key, text in checks:
-            if text:
-                try:
-                    Expression(text)
-                except ExpressionError as exc:
-                    problems.append((key, exc.reason))
-        return problems
+        return expression_problems(checks)
 
     def setup(self, context: Any) -> None:
         self.specs = resolve_histograms(self.params)

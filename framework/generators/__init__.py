@@ -10,4 +10,14 @@ from muone.generators.frames import rotate_from_z
 from muone.generators.record import HardProcess, build_events
 from muone.generators.targets import choose_interaction_points
 
-__all__ = ["BeamModel", "GeneratorParams", "HardProcess", "build_events", "choose_interaction_points", "rotate_from_z"]
+__all__ = ["BeamModel", "GeneratorParams", "HardProcess", "build_events", "choose_interaction_points", "plan_chunks", "rotate_from_z"]
+
+
+def plan_chunks(events: int, chunk_size: int) -> list:
+    """The chunks of a generator job: ``events`` split into chunks of ``chunk_size`` (the last one
+    shorter)."""
+    import math
+
+    from muone.processor import ChunkSpec
+
+    return [ChunkSpec(i, min(chunk_size, events - i * chunk_size)) for i in range(math.ceil(events / chunk_size))]
