@@ -9,7 +9,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from muone.processor import Plugin
 from muone.registry import Registry
 from muone.steering import GeometryConfig, JobConfig
 

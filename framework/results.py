@@ -67,6 +67,24 @@ class Results:
         """The source's cross section in microbarn (None when it has none)."""
         return self.report.get("source", {}).get("cross_section_ub")
 
+    def events(self, collections: list[str] | None = None) -> Any:
+        """The saved collections of every chunk (``[job] save``), concatenated in chunk order as
+        one awkward array with vector behaviours (fine for small jobs; large ones should use the
+        ``events`` source)."""
+        import awkward as ak
+
+        from muone import rootio
+
+        parts = []
+        for entry in self.manifest.get("chunks", []):
+            files = [f for f in entry["files"] if f.startswith("events/")]
+            if files:
+                schema = entry.get("events_schema") or self.manifest["events_schema"]
+                parts.append(rootio.read_events(self.output_dir / files[0], schema, collections))
+        if not parts:
+            raise InputError(f"{self.output_dir}: the job saved no events ([job] save is empty)")
+        return ak.concatenate(parts)
+
     @classmethod
     def load(cls, output_dir: str | Path) -> Results:
         """Read the outputs of a finished job from its directory."""

@@ -190,7 +190,8 @@ class Histograms(Processor):
 def _flatten_together(arrays: list[Any]) -> list[np.ndarray]:
     """Broadcast per-event and per-object arrays to one structure and flatten each to 1-D numpy
     (entries where any array is None are dropped)."""
-    as_ak = [ak.Array(a) if not isinstance(a, ak.Array) else a for a in arrays]
+    # fixed-size arrays (e.g. raw.calo, 25 crystals per event) broadcast like per-object lists
+    as_ak = [ak.from_regular(ak.Array(a) if not isinstance(a, ak.Array) else a, axis=None) for a in arrays]
     if all(a.ndim == 1 for a in as_ak):
         cols = as_ak
     else:

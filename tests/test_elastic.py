@@ -92,13 +92,7 @@ def elastic_job(tmp_path, **source):
 
 
 def read_mc(res: muone.Results) -> ak.Array:
-    from muone import rootio
-
-    parts = []
-    for entry in res.manifest["chunks"]:
-        f = res.output_dir / [k for k in entry["files"] if k.startswith("events/")][0]
-        parts.append(rootio.read_events(f, res.manifest["events_schema"]))
-    return ak.concatenate(parts)
+    return res.events()
 
 
 def test_elastic_source_events(tmp_path):

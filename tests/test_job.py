@@ -224,3 +224,26 @@ def test_processor_interface_violations_are_named(tmp_path):
     job = {"job": {"events": 100, "output_dir": str(tmp_path / "o")}, "source": {"plugin": "beam"}, "processors": [{"plugin": "liar"}]}
     with pytest.raises(JobError, match="'liar'.*does not declare"):
         muone.run(job, plugins=[Liar])
+
+
+def test_histograms_of_fixed_size_arrays(tmp_path):
+    """Regression: histogramming a regular (fixed-size) per-event array such as raw.calo failed to
+    broadcast the event weights."""
+
+    from muone import Output, Processor
+
+    class Cells(Processor):
+        """Writes 4 fixed-size cells per event."""
+
+        name = "cells"
+        writes = ("cells",)
+
+        def process(self, events, chunk):
+            return Output(collections={"cells": np.tile(np.arange(4.0), (len(events), 1))})
+
+    res = muone.run({
+        "job": {"events": 500, "output_dir": str(tmp_path / "o")},
+        "source": {"plugin": "beam"},
+        "processors": [{"plugin": "cells"}, {"plugin": "histograms", "hist": {"c": {"axes": [{"expr": "cells", "bins": 4, "start": 0.0, "stop": 4.0}]}}}],
+    }, plugins=[Cells])
+    assert np.array_equal(res.hist("c").values(), [500, 500, 500, 500])
