@@ -116,3 +116,11 @@ def test_run_exit_codes(tmp_path, muone_cli):
     failing.write_text(f"[job]\nevents = 100\nchunk_size = 50\noutput_dir = '{tmp_path / 'o'}'\n[source]\nplugin = 'beam'\n[[processors]]\nplugin = 'explode'\non_chunk = 0\n")
     proc = subprocess.run([*muone_cli, "run", str(failing)], capture_output=True, text=True)
     assert proc.returncode == 1 and "boom on chunk 0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_physics_command_through_the_muone_cli(muone_cli):
+    proc = subprocess.run([*muone_cli, "physics", "xsec", "--ee-min", "1", "--running", "none", "--json"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "245.59" in proc.stdout
+    bad = subprocess.run([*muone_cli, "physics", "amu", "--model", "Pol2"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "x-max" in bad.stderr and "Traceback" not in bad.stderr
