@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The demo: generator-level templates (elastic mu e events with the MUonE 2D binning and the four
+# systematic variations), then the Delta_alpha_had template fit in sensitivity mode at MUonE's full
+# luminosity: prints a_mu^HLO with its statistical uncertainty and writes the fit plots.
 demo: $(STAMP)
-	$(BIN)/muone run steering/demo.toml --force
+	$(BIN)/muone run steering/templates.toml --set job.events=1000000 --output out/demo/templates --force
+	$(BIN)/muone run steering/fit.toml --set 'job.inputs={mc = "out/demo/templates"}' --output out/demo/fit --force
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -234,9 +234,15 @@ class Job:
                 produced = finalizer.finalize(merged, context)
             except Exception as exc:
                 raise JobError(f"finalizer {spec.instance!r} failed: {type(exc).__name__}: {exc}") from exc
+            entry = {"name": spec.instance, "plugin": spec.cls.name, "seconds": time.perf_counter() - t0}
             if produced:
+                produced = dict(produced)
+                # a finalizer's "summary" (lines of text) goes to the report and the final table
+                if "summary" in produced:
+                    summary = produced.pop("summary")
+                    entry["summary"] = [summary] if isinstance(summary, str) else list(summary)
                 merged.setdefault(spec.instance, {}).update(produced)
-            timing.append({"name": spec.instance, "plugin": spec.cls.name, "seconds": time.perf_counter() - t0})
+            timing.append(entry)
         return timing
 
     def _write_outputs(self, merged: dict) -> dict[str, str]:

@@ -81,6 +81,9 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             eff = f"{c['sumw'] / first:.4f}" if first else "-"
             cf.add_row(c["cut"], f"{c['sumw']:.6g}", f"{c['sumw_error']:.3g}", f"{c['count']:,}", eff)
         console.print(cf)
+    for f in report["finalizers"]:
+        for line in f.get("summary", []):
+            console.print(line, highlight=False, markup=False)
     ch = report["chunks"]
     line = f"chunks: {ch['done']}/{ch['planned']} done ({ch['run_now']} now, {ch['resumed']} resumed)"
     if ch["failed"]:

@@ -121,7 +121,21 @@ class TemplateFit(Finalizer):
 
         fit, hists = run_analysis(self.params, context.inputs, context.output_dir)
         outputs.write_json(context.output_dir / "fit.json", fit)
-        return hists
+        return {**hists, "summary": fit_summary(fit)}
+
+
+def fit_summary(fit: dict[str, Any]) -> list[str]:
+    """The lines printed after the job: parameters and a_mu^HLO with its uncertainties."""
+    lines = [f"template fit ({fit['mode']}, {fit['model']}, luminosity {fit['luminosity_nb']:.3g} nb^-1): deviance/ndf = {fit['chi2_ndf']:.3f}"]
+    for name, p in fit["parameters"].items():
+        lines.append(f"  {name} = {p['value']:.6g} +- {p['error']:.3g}")
+    for region, a in fit.get("amu_hlo", {}).items():
+        syst = ", ".join(f"{k} {v * 1e10:.3f}" for k, v in a.get("systematic", {}).items())
+        lines.append(
+            f"  a_mu^HLO ({region.replace('_', ' ')}) = ({a['value'] * 1e10:.2f} +- {a['stat'] * 1e10:.2f} (stat)"
+            f" +- {a['error'] * 1e10:.2f} (total)) x 1e-10, relative {a['relative_error']:.2%}" + (f"; syst: {syst}" if syst else "")
+        )
+    return lines
 
 
 @hookimpl
