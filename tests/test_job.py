@@ -156,6 +156,9 @@ def test_finalizer_only_job_reads_earlier_results(tmp_path):
     a = muone.Results.load(tmp_path / "a").hist("beam_energy").sum().value
     b = muone.Results.load(tmp_path / "b").hist("beam_energy").sum().value
     assert res.merged["sum_inputs"]["total"] == pytest.approx(a + b)
+    # the finalizer's summary lines go to the report, not to the merged results
+    assert res.report["finalizers"][0]["summary"] == [f"sum over inputs: {a + b:.1f}"]
+    assert "summary" not in res.merged["sum_inputs"]
     assert "sum_inputs/summed" in muone.Results.load(tmp_path / "fin").histograms
 
 

@@ -83,7 +83,7 @@ class SumInputs(Finalizer):
         for r in context.inputs.values():
             h = r.histograms[self.params.histogram]
             summed = h if summed is None else summed + h
-        return {"total": float(total), "summed": summed}
+        return {"total": float(total), "summed": summed, "summary": f"sum over inputs: {total:.1f}"}
 
 
 @muone.hookimpl
