@@ -1,0 +1,12 @@
+"""Reconstruction kernels: numba functions over flat arrays and per-event offsets.
+
+One module per stage, each used by the processor plugin of the same name (docs/reconstruction.md):
+
+* :mod:`muone.reconstruction.unpack`: raw strip words -> digis with quality flags (``unpack``);
+* :mod:`muone.reconstruction.stubs`: digis -> clusters -> stubs of the CMS 2S modules (``stubs``);
+* :mod:`muone.reconstruction.calorimeter`: crystal ADC counts -> calorimeter clusters
+  (``calo_clustering``).
+
+Kernels are compiled with ``cache=True`` and each has a pure-Python reference implementation in the
+tests.
+"""
