@@ -34,3 +34,17 @@ def test_docs_links_resolve():
     for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for target in re.findall(r"\]\(([^)#:]+\.md)\)", page.read_text()):
             assert (page.parent / target).exists(), f"{page.name} links to missing {target}"
+
+
+def test_shipped_steering_files_validate(tmp_path):
+    """Every steering file in steering/ is valid (those reading earlier jobs are pointed at a
+    finished job made here)."""
+    import muone
+    from muone.steering import load_steering
+
+    for name in ("demo.toml", "simulate.toml", "templates.toml"):
+        load_steering(ROOT / "steering" / name)
+    sim = muone.run(ROOT / "steering" / "simulate.toml", {"job.events": 200, "job.chunk_size": 100, "job.executor": "serial"}, output=tmp_path / "sim")
+    load_steering(ROOT / "steering" / "reconstruct.toml", {"source.input": str(sim.output_dir)})
+    tpl = muone.run(ROOT / "steering" / "templates.toml", {"job.events": 2000, "job.chunk_size": 1000, "job.executor": "serial"}, output=tmp_path / "tpl")
+    load_steering(ROOT / "steering" / "fit.toml", {"job.inputs": {"mc": str(tpl.output_dir)}})
