@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 
 from muone.physics.constants import ALPHA_OVER_PI, M_E, M_MU, M_TAU
@@ -49,13 +50,46 @@ _SERIES_COEFFS = np.array(
 )
 
 
+@numba.njit(cache=True)
+def _bracket_kernel(z: np.ndarray, coeffs: np.ndarray, series_max: float) -> np.ndarray:  # pragma: no cover - numba
+    """One-loop bracket b(z) element by element: the same two branches as the numpy reference
+    :func:`_one_loop_bracket_numpy` (series below ``series_max``, closed form above)."""
+    out = np.empty(z.size)
+    for i in range(z.size):
+        zi = z[i]
+        if not (zi >= 0.0):  # negative (time-like) or NaN
+            out[i] = np.nan
+        elif zi < series_max:
+            acc = 0.0
+            for k in range(coeffs.size - 1, -1, -1):
+                acc = acc * zi + coeffs[k]
+            out[i] = acc * zi
+        elif math.isinf(zi):
+            out[i] = np.inf
+        else:
+            beta = math.sqrt(1.0 + 4.0 / zi)
+            beta_minus_1 = (4.0 / zi) / (beta + 1.0)
+            log_ratio = math.log1p(2.0 / beta_minus_1)
+            out[i] = -5.0 / 9.0 + 4.0 / (3.0 * zi) + beta / 3.0 * (1.0 - 2.0 / zi) * log_ratio
+    return out
+
+
 def one_loop_bracket(z):
     """Dimensionless one-loop bracket b(z), z = -t/m^2 >= 0 (space-like): Delta_alpha_l = (alpha/pi) b.
 
     b(z) = -5/9 + 4/(3z) + (beta/3)(1 - 2/z) ln((beta+1)/(beta-1)), beta = sqrt(1 + 4/z);
     b(z) ~ z/15 for z -> 0 and ~ ln(z)/3 - 5/9 for z -> infinity. Series below SERIES_Z_MAX
-    (module docstring). b(0) = 0; z < 0 (time-like) gives NaN; z = inf gives inf.
+    (module docstring). b(0) = 0; z < 0 (time-like) gives NaN; z = inf gives inf. Evaluated by a
+    numba kernel (the generators call it for every candidate event); :func:`_one_loop_bracket_numpy`
+    is its numpy reference.
     """
+    z = as_float_array(z, "z")
+    flat = np.ascontiguousarray(z, dtype=np.float64).ravel()
+    return scalar_or_array(_bracket_kernel(flat, _SERIES_COEFFS, SERIES_Z_MAX).reshape(z.shape))
+
+
+def _one_loop_bracket_numpy(z):
+    """Numpy reference of :func:`one_loop_bracket` (same branches, array operations)."""
     z = as_float_array(z, "z")
     small = z < SERIES_Z_MAX
     out = np.full(z.shape, np.nan)

@@ -77,3 +77,16 @@ def test_time_like_is_nan_and_bad_mass_raises():
     assert math.isnan(delta_alpha_lep(1.0))
     with pytest.raises(ValueError, match="mass"):
         delta_alpha_lepton(-1.0, -M_E)
+
+
+def test_bracket_kernel_matches_numpy_reference():
+    """The numba kernel of the one-loop bracket equals its numpy twin (both branches, edges)."""
+    from muone.physics.vacuum_polarisation import _one_loop_bracket_numpy, one_loop_bracket
+
+    rng = np.random.default_rng(3)
+    z = np.concatenate([10 ** rng.uniform(-12, 20, 5000), [0.0, 1.0, 1.0 - 1e-15, np.inf, -1.0, np.nan]])
+    fast, ref = one_loop_bracket(z), _one_loop_bracket_numpy(z)
+    assert np.array_equal(np.isnan(fast), np.isnan(ref))
+    ok = ~np.isnan(ref)
+    assert np.allclose(fast[ok], ref[ok], rtol=2e-15, atol=0)
+    assert one_loop_bracket(0.5) == pytest.approx(float(_one_loop_bracket_numpy(0.5)), rel=1e-15)
