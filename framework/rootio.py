@@ -760,3 +760,29 @@ def read_events(
     contents = [decoder.decode(e["node"], n_events, False) for e in selected]
     names = [e["name"] for e in selected]
     return ak.Array(_C.RecordArray(contents, names, length=n_events))
+
+
+def open_tree(path: str | Path, tree: str, hint: str = "") -> tuple[Any, Any]:
+    """Open ``path`` with uproot and return (file, TTree ``tree``); the caller closes the file.
+
+    A missing file, a file uproot cannot read, a missing tree (the trees found are listed, then
+    ``hint``) or an object that is not a TTree raises InputError naming the file."""
+    import uproot
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        file = uproot.open(path)
+    except Exception as exc:  # noqa: BLE001 - uproot raises many kinds for corrupt files
+        raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
+    try:
+        obj = file[tree]
+    except Exception:  # noqa: BLE001
+        keys = sorted({k.split(";")[0] for k in file.keys()})  # noqa: SIM118 - an uproot directory
+        file.close()
+        raise InputError(f"{path}: no tree {tree!r} (found: {', '.join(keys) or 'none'}){hint}") from None
+    if not isinstance(obj, uproot.TTree):
+        file.close()
+        raise InputError(f"{path}: {tree!r} is a {type(obj).__name__}, not a TTree")
+    return file, obj

@@ -10,25 +10,24 @@ the interaction point in the targets of the job geometry, and a cross section in
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import awkward as ak
 import numpy as np
 from muone import hookimpl
 from muone.generators.beam import BeamModel, GeneratorParams, momentum_along
+from muone.generators.source import GeneratorSource
 from muone.generators.elastic import ElasticCuts
 from muone.generators.frames import rotate_from_z
 from muone.generators.pairs import PairSampler, pair_final_state
 from muone.generators.radiative import RadiativeSampler, radiative_final_state
-from muone.generators.record import N_VP, HardProcess, build_events, constant_vp
+from muone.generators.record import N_VP, HardProcess, constant_vp
 from muone.generators.targets import choose_interaction_points
 from muone.mc import ORIGIN_HARD, PDG_ELECTRON, PDG_MU_PLUS, PDG_PHOTON, PROCESS
 from muone.physics import constants as C
 from muone.physics.model_table import hadronic_model
 from muone.physics.vacuum_polarisation import delta_alpha_lep
 from muone.plugins.elastic import ElasticParams, ElasticSource
-from muone.processor import Chunk, ChunkSpec, Context, Source, SourceInfo
+from muone.processor import Context, SourceInfo
 from pydantic import Field
 
 PDG_POSITRON = -PDG_ELECTRON
@@ -42,12 +41,6 @@ def geometry_targets(context: Context) -> list[Any]:
     if not targets:
         raise ValueError("the geometry has no target: a generator needs at least one")
     return targets
-
-
-def plan_generator(context: Context) -> list[ChunkSpec]:
-    """Chunks of ``job.chunk_size`` events (the last one shorter) for ``job.events`` events."""
-    total, size = context.job.events, context.job.chunk_size
-    return [ChunkSpec(i, min(size, total - i * size)) for i in range(math.ceil(total / size))]
 
 
 def interleave_columns(*arrays: np.ndarray) -> np.ndarray:
@@ -92,7 +85,7 @@ class PairsParams(GeneratorParams):
                                    description="Minimum e+e- pair energy E+ + E- [GeV]: the cross section and the events are for pair energies above it.")
 
 
-class PairsSource(Source):
+class PairsSource(GeneratorSource):
     """Unweighted mu N -> mu N e+ e- (coherent pair production on the target nuclei, Kelner-Kokoulin-Petrukhin) with beam pile-up.
 
     The target is chosen with probability n_i sigma_i (nuclei per cm^2 times the KKP cross section
@@ -126,9 +119,6 @@ class PairsSource(Source):
         self.thickness = np.array([t.thickness for t in self.targets])
         self._xs: float | None = None
 
-    def plan(self, context: Context) -> list[ChunkSpec]:
-        return plan_generator(context)
-
     def info(self) -> SourceInfo:
         if self._xs is None:
             self._xs = self.sampler.cross_section_per_electron(*self.beam.energy_nodes(16))
@@ -160,18 +150,12 @@ class PairsSource(Source):
             beam={k: beam[k] for k in ("px", "py", "pz", "E")}, counts=np.full(n, 3, np.int64), particles=particles,
         )
 
-    def read(self, spec: ChunkSpec, chunk: Chunk) -> ak.Array:
-        rng = chunk.rng
-        hard = self.generate(rng, spec.n_events)
-        counts, pileup = self.beam.pileup(rng, spec.n_events)
-        return build_events(spec.index * self.chunk_size, self.params.run, hard, counts, pileup)
-
 
 class RadiativeParams(ElasticParams):
     photon_energy_min: float = Field(0.1, gt=0.0, le=100.0, description="Minimum photon energy [GeV] (emission above it; applied as z E_e >= it, which guarantees E_gamma >= it).")
 
 
-class RadiativeSource(Source):
+class RadiativeSource(GeneratorSource):
     """Unweighted mu e -> mu e gamma: elastic scatter with running plus leading-log photon emission off the electron, with beam pile-up.
 
     Cuts (``ee_min``...) apply to the underlying elastic kinematics (E_e = m_e - t13/(2 m_e)); the
@@ -203,9 +187,6 @@ class RadiativeSource(Source):
         self.sampler = RadiativeSampler(self.beam.energy_range, cuts, p.photon_energy_min, self.had,
                                         leptonic=p.running != "none", running=p.running != "none")
         self._xs: float | None = None
-
-    def plan(self, context: Context) -> list[ChunkSpec]:
-        return plan_generator(context)
 
     def info(self) -> SourceInfo:
         if self._xs is None:
@@ -239,12 +220,6 @@ class RadiativeSource(Source):
             weight=np.ones(n), weight_norun=gen, weight_lep=gen / (1.0 - lep) ** 2, vp=vp,
             beam={k: beam[k] for k in ("px", "py", "pz", "E")}, counts=np.full(n, 3, np.int64), particles=particles,
         )
-
-    def read(self, spec: ChunkSpec, chunk: Chunk) -> ak.Array:
-        rng = chunk.rng
-        hard = self.generate(rng, spec.n_events)
-        counts, pileup = self.beam.pileup(rng, spec.n_events)
-        return build_events(spec.index * self.chunk_size, self.params.run, hard, counts, pileup)
 
 
 @hookimpl

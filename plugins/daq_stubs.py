@@ -33,6 +33,7 @@ import awkward as ak
 import numpy as np
 from muone import hookimpl
 from muone.errors import InputError
+from muone.rootio import open_tree
 from muone.processor import Chunk, ChunkSpec, Context, Params, Source, SourceInfo
 from pydantic import Field, field_validator
 
@@ -58,21 +59,7 @@ def _open(path: Path, tree: str) -> tuple[Any, Any]:
     """(file, tree) with every needed branch checked; InputError naming the file/tree/branch."""
     import uproot
 
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        file = uproot.open(path)
-    except Exception as exc:  # noqa: BLE001 - uproot raises many kinds for corrupt files
-        raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
-    try:
-        obj = file[tree]
-    except Exception:  # noqa: BLE001
-        keys = sorted({k.split(";")[0] for k in file.keys()})  # noqa: SIM118 - an uproot directory
-        file.close()
-        raise InputError(f"{path}: no tree {tree!r} (found: {', '.join(keys) or 'none'}); set the tree parameter") from None
-    if not isinstance(obj, uproot.TTree):
-        file.close()
-        raise InputError(f"{path}: {tree!r} is a {type(obj).__name__}, not a TTree")
+    file, obj = open_tree(path, tree, hint="; set the tree parameter")
     names = set(obj.keys())
     missing = [b for b in BRANCHES if b not in names]
     if missing:

@@ -9,22 +9,21 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-import awkward as ak
 import numpy as np
 from pydantic import Field
 
 from muone import hookimpl
-from muone.generators import plan_chunks
+from muone.generators.source import GeneratorSource
 from muone.generators.beam import BeamModel, GeneratorParams, momentum_along
 from muone.generators.elastic import ElasticCuts, ElasticSampler, final_state
 from muone.generators.frames import rotate_from_z
-from muone.generators.record import N_VP, HardProcess, build_events
+from muone.generators.record import N_VP, HardProcess
 from muone.generators.targets import choose_interaction_points
 from muone.mc import ORIGIN_HARD, PDG_ELECTRON, PDG_MU_PLUS, PROCESS
 from muone.physics import constants as C
 from muone.physics.vacuum_polarisation import delta_alpha_lep
 from muone.physics.model_table import hadronic_model
-from muone.processor import Chunk, ChunkSpec, Context, SourceInfo, Source
+from muone.processor import Context, SourceInfo
 
 REFERENCE_LL = {"model": "LeptonLike", "K": C.LL_K_REF, "M": C.LL_M_REF}
 
@@ -44,7 +43,7 @@ def _geometry_targets(context: Context) -> list[Any]:
     return list(load_geometry(context.geometry).targets)
 
 
-class ElasticSource(Source):
+class ElasticSource(GeneratorSource):
     """Unweighted mu+ e- -> mu+ e- (LO with running alpha) on the targets of the job's geometry, with beam pile-up.
 
     Per event ``mc.t`` (= ``mc.t_mu``), ``mc.weight`` = 1, ``mc.weight_norun`` and ``mc.weight_lep``
@@ -78,9 +77,6 @@ class ElasticSource(Source):
         cuts = ElasticCuts(p.ee_min, p.ee_max, p.theta_e_max, p.theta_mu_min)
         self.sampler = ElasticSampler(self.beam.energy_range, cuts, self.had, leptonic=p.running != "none", running=p.running != "none")
         self._xs: float | None = None
-
-    def plan(self, context: Context) -> list[ChunkSpec]:
-        return plan_chunks(context.job.events, context.job.chunk_size)
 
     def info(self) -> SourceInfo:
         if self._xs is None:
@@ -119,12 +115,6 @@ class ElasticSource(Source):
             weight=np.ones(n), weight_norun=weight_norun, weight_lep=weight_lep, vp=vp,
             beam={k: beam[k] for k in ("px", "py", "pz", "E")}, counts=np.full(n, 2, np.int64), particles=particles,
         )
-
-    def read(self, spec: ChunkSpec, chunk: Chunk) -> ak.Array:
-        rng = chunk.rng
-        hard = self.generate(rng, spec.n_events)
-        counts, pileup = self.beam.pileup(rng, spec.n_events)
-        return build_events(spec.index * self.chunk_size, self.params.run, hard, counts, pileup)
 
 
 @hookimpl

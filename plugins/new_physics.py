@@ -26,7 +26,8 @@ import awkward as ak
 import numpy as np
 from muone import hookimpl
 from muone.generators.beam import BeamModel, GeneratorParams, momentum_along
-from muone.generators.record import N_VP, HardProcess, build_events
+from muone.generators.source import GeneratorSource
+from muone.generators.record import N_VP, HardProcess
 from muone.generators.targets import choose_interaction_points
 from muone.generators.vector_emission import (
     VectorEmissionSampler,
@@ -51,10 +52,9 @@ from muone.plugins.backgrounds import (
     geometry_targets,
     hard_particles,
     muon_line_t,
-    plan_generator,
     rotated,
 )
-from muone.processor import Chunk, ChunkSpec, Context, Source, SourceInfo
+from muone.processor import Context, SourceInfo
 from pydantic import Field
 
 
@@ -87,7 +87,7 @@ def _emission_checks(name: str, params: EmissionParams, steering: Any) -> list[t
     return problems
 
 
-class _EmissionSource(Source):
+class _EmissionSource(GeneratorSource):
     """Common machinery of the two sources (not a plugin)."""
 
     writes = ("run", "event", "bx", "mc")
@@ -103,9 +103,6 @@ class _EmissionSource(Source):
         self.targets = geometry_targets(context)
         self.sampler = VectorEmissionSampler(self.beam.energy_range, p.mass, self.alpha_prime(), p.ee_min, p.ee_max, p.energy_min)
         self._xs: float | None = None
-
-    def plan(self, context: Context) -> list[ChunkSpec]:
-        return plan_generator(context)
 
     def cross_section(self) -> float:
         if self._xs is None:
@@ -134,16 +131,6 @@ class _EmissionSource(Source):
         lab = {who: rotated(fs, who, beam) for who in ("mu", "e", "v")}
         lab.update({f"{who}_E": fs[f"{who}_E"] for who in ("mu", "e", "v")})
         return common, lab
-
-    def read(self, spec: ChunkSpec, chunk: Chunk) -> ak.Array:
-        rng = chunk.rng
-        hard, extra = self.generate(rng, spec.n_events)
-        counts, pileup = self.beam.pileup(rng, spec.n_events)
-        events = build_events(spec.index * self.chunk_size, self.params.run, hard, counts, pileup)
-        mc = events["mc"]
-        for name, value in extra.items():
-            mc = ak.with_field(mc, value, name)
-        return ak.with_field(events, mc, "mc")
 
 
 class DarkPhotonSource(_EmissionSource):

@@ -35,6 +35,7 @@ import awkward as ak
 import numpy as np
 from muone import hookimpl, outputs
 from muone.errors import InputError, MuoneError
+from muone.rootio import open_tree
 from muone.processor import Chunk, ChunkSpec, Context, Params, Source, SourceInfo
 from pydantic import Field, field_validator
 
@@ -98,27 +99,6 @@ def _manifest(directory: str) -> dict[str, Any]:
     return manifest
 
 
-def _open(path: Path, tree: str) -> tuple[Any, Any]:
-    import uproot
-
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        file = uproot.open(path)
-    except Exception as exc:  # noqa: BLE001 - uproot raises many kinds for corrupt files
-        raise InputError(f"{path}: not a readable ROOT file ({type(exc).__name__}: {exc})") from None
-    try:
-        obj = file[tree]
-    except Exception:  # noqa: BLE001
-        keys = sorted({k.split(";")[0] for k in file.keys()})  # noqa: SIM118 - an uproot directory
-        file.close()
-        raise InputError(f"{path}: no tree {tree!r} (found: {', '.join(keys) or 'none'})") from None
-    if not isinstance(obj, uproot.TTree):
-        file.close()
-        raise InputError(f"{path}: {tree!r} is a {type(obj).__name__}, not a TTree")
-    return file, obj
-
-
 def _adjacent_manifest_schema(path: Path) -> dict[str, Any] | None:
     """The schema of ``path`` from the manifest of the job directory it lies in, if any."""
     job = path.resolve().parent.parent
@@ -139,7 +119,7 @@ def _adjacent_manifest_schema(path: Path) -> dict[str, Any] | None:
 def file_schema(path: Path, tree: str = "events") -> tuple[dict[str, Any], int, str]:
     """``(schema, entries, origin)`` of a raw file: the embedded JSON schema, the manifest of the
     job directory around it, or the schema rebuilt from its branches (``origin`` says which)."""
-    file, obj = _open(path, tree)
+    file, obj = open_tree(path, tree)
     with file:
         entries = int(obj.num_entries)
         if SCHEMA_KEY in {k.split(";")[0] for k in file.keys()}:  # noqa: SIM118 - an uproot directory

@@ -43,8 +43,11 @@ def test_shipped_steering_files_validate(tmp_path):
     from muone.steering import load_steering
 
     for name in ("demo.toml", "simulate.toml", "templates.toml"):
-        load_steering(ROOT / "steering" / name)
+        assert load_steering(ROOT / "steering" / name).source is not None, name
     sim = muone.run(ROOT / "steering" / "simulate.toml", {"job.events": 200, "job.chunk_size": 100, "job.executor": "serial"}, output=tmp_path / "sim")
-    load_steering(ROOT / "steering" / "reconstruct.toml", {"source.input": str(sim.output_dir)})
+    assert sim.report["events"]["out"] == 200
+    reco = load_steering(ROOT / "steering" / "reconstruct.toml", {"source.input": str(sim.output_dir)})
+    assert [s.cls.name for s in reco.processors][:5] == ["unpack", "stubs", "tracking", "calo_clustering", "vertexing"]
     tpl = muone.run(ROOT / "steering" / "templates.toml", {"job.events": 2000, "job.chunk_size": 1000, "job.executor": "serial"}, output=tmp_path / "tpl")
-    load_steering(ROOT / "steering" / "fit.toml", {"job.inputs": {"mc": str(tpl.output_dir)}})
+    fit = load_steering(ROOT / "steering" / "fit.toml", {"job.inputs": {"mc": str(tpl.output_dir)}})
+    assert fit.source is None and [s.cls.name for s in fit.finalizers] == ["template_fit"]

@@ -56,9 +56,10 @@ def constant_vp(weight: np.ndarray) -> np.ndarray:
     return vp
 
 
-def build_events(first_event: int, run: int, hard: HardProcess, pileup_counts: np.ndarray, pileup: dict[str, np.ndarray]) -> ak.Array:
+def build_events(first_event: int, run: int, hard: HardProcess, pileup_counts: np.ndarray, pileup: dict[str, np.ndarray], extra: dict | None = None) -> ak.Array:
     """The event record of one chunk: ``run``, ``event``, ``bx`` and ``mc`` with the hard
-    particles followed by the pile-up muons of each event."""
+    particles followed by the pile-up muons of each event; ``extra``: additional ``mc`` fields
+    (per-event arrays, e.g. a dark photon's decay vertex)."""
     n = len(hard)
     total_pile = len(pileup["E"])
     pile = dict(pileup, pdg=np.full(total_pile, PDG_MU_PLUS, np.int32), origin=np.full(total_pile, ORIGIN_PILEUP, np.int8))
@@ -75,6 +76,7 @@ def build_events(first_event: int, run: int, hard: HardProcess, pileup_counts: n
             "vp": ak.Array(np.ascontiguousarray(hard.vp, dtype=np.float64)),
             "beam": momentum4d(b["px"], b["py"], b["pz"], b["E"]),
             "particles": particles,
+            **(extra or {}),
         },
         depth_limit=1,
     )
